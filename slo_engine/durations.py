@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import timedelta
 
@@ -41,6 +42,7 @@ def parse_duration(text: str) -> timedelta:
     return total
 
 
+@functools.lru_cache(maxsize=256)
 def format_duration(value: timedelta) -> str:
     """Render a duration the way Prometheus does: `90m` becomes `1h30m`."""
     if value <= timedelta():

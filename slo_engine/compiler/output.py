@@ -9,11 +9,12 @@ with PyYAML to prove it means what it says.
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from slo_engine.compiler.rules import Rule, RuleGroup, build_group
 from slo_engine.conventions import GENERATED_HEADER
 from slo_engine.durations import format_duration
 from slo_engine.errors import OutputError
+from slo_engine.model import Labels
 from slo_engine.spec.loader import SpecFile
 
 __all__ = [
@@ -120,6 +122,11 @@ def write_atomically(out_dir: Path, files: list[RulesFile]) -> list[Path]:
     over the old one, so a reader never sees half a file. Nothing is renamed
     until every file is written. Returns the stale files that were removed.
 
+    Limitations:
+        Renames are atomic one file at a time: a crash between two renames
+        leaves some files new and some old (each whole); compiling again
+        converges.
+
     Raises:
         OutputError: a file could not be written; the old files stay as they were.
     """
@@ -141,8 +148,14 @@ def write_atomically(out_dir: Path, files: list[RulesFile]) -> list[Path]:
             Path(temporary).unlink(missing_ok=True)
         raise OutputError(f"{out_dir}: cannot write rules: {error}") from None
 
-    for temporary, target in staged:
-        os.replace(temporary, target)
+    for done, (temporary, target) in enumerate(staged):
+        try:
+            os.replace(temporary, target)
+        except OSError as error:
+            for leftover, _ in staged[done:]:
+                Path(leftover).unlink(missing_ok=True)
+            message = f"{target}: cannot replace ({error.strerror}); {done} files were"
+            raise OutputError(f"{message} already updated, run compile again") from None
 
     return _remove_stale(out_dir, {target.resolve() for _, target in staged})
 
@@ -194,8 +207,8 @@ def _rule(rule: Rule, indent: str) -> list[str]:
     lines.extend(_expr(rule.expr, indent))
     if rule.for_ is not None:
         lines.append(f"{indent}for: {format_duration(rule.for_)}")
-    lines.extend(_mapping("labels", dict(rule.labels), indent))
-    lines.extend(_mapping("annotations", dict(rule.annotations), indent))
+    lines.extend(_mapping("labels", rule.labels, indent))
+    lines.extend(_mapping("annotations", rule.annotations, indent))
     return lines
 
 
@@ -210,14 +223,17 @@ def _expr(expr: str, indent: str) -> list[str]:
     return [f"{indent}expr: |-", *body]
 
 
-def _mapping(key: str, values: Mapping[str, str], indent: str) -> list[str]:
+@functools.lru_cache(maxsize=4096)
+def _mapping(key: str, values: Labels, indent: str) -> tuple[str, ...]:
+    # Cached: every rule of an SLO repeats the same label block.
     if not values:
-        return []
+        return ()
     lines = [f"{indent}{key}:"]
-    lines.extend(f"{indent}  {_scalar(k)}: {_scalar(v)}" for k, v in values.items())
-    return lines
+    lines.extend(f"{indent}  {_scalar(k)}: {_scalar(v)}" for k, v in values)
+    return tuple(lines)
 
 
+@functools.lru_cache(maxsize=65536)
 def _scalar(text: str) -> str:
     """A YAML scalar that reads back as exactly `text`, as a string."""
     if _PLAIN.match(text) and text.lower() not in _YAML_WORDS:

@@ -40,21 +40,22 @@ __all__ = [
     "total_rate",
 ]
 
-_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# PromQL strings take Go's escapes; these are the characters that need one.
+_ESCAPES = str.maketrans(
+    {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+)
 
 
 def quote(value: str) -> str:
     """Quote a label value as a PromQL double-quoted string."""
-    escaped = "".join(_ESCAPES.get(char, char) for char in value)
-    return f'"{escaped}"'
+    return f'"{value.translate(_ESCAPES)}"'
 
 
 def format_number(value: float) -> str:
     """A stable, short rendering of a float: 12 significant digits."""
     if not math.isfinite(value):
         raise ValueError(f"cannot render {value!r} in PromQL")
-    text = format(value, ".12g")
-    return text
+    return format(value, ".12g")
 
 
 def selector(metric: str, matchers: Iterable[Matcher]) -> str:

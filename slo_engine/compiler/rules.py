@@ -166,6 +166,7 @@ def _burn_alert(slo: SLO, pair: BurnRateWindow) -> Rule:
     )
     target = slo.alerting.target(pair.severity)
     labels = {
+        names.LABEL_SEVERITY: pair.severity.value,
         **dict(slo_labels(slo)),
         **dict(slo.alerting.labels),
         **dict(target.labels),
@@ -199,11 +200,11 @@ def _no_data_alert(slo: SLO) -> Rule:
     base = promql.slo_selector(names.record_error_ratio(names.BASE_WINDOW), slo.slo_id)
     ticket = slo.alerting.target(Severity.TICKET)
     labels = {
+        names.LABEL_SEVERITY: Severity.TICKET.value,
         **dict(slo_labels(slo)),
         **dict(slo.alerting.labels),
         **dict(ticket.labels),
     }
-    labels.setdefault(names.LABEL_SEVERITY, Severity.TICKET.value)
     summary = (
         f"{slo.service}/{slo.name} has no SLI data; its error budget cannot be judged"
     )

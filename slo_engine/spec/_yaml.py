@@ -103,7 +103,7 @@ def _syntax_error(error: yaml.MarkedYAMLError, path: str) -> SpecError:
     mark = error.problem_mark or error.context_mark
     line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     problem = error.problem or error.context or "invalid YAML"
-    if "'\\t'" in problem:
+    if "tab" in problem or "'\\t'" in problem:
         problem += "; indent with spaces, YAML does not allow tabs"
     return SpecError([Problem(path, line, column, "", f"invalid YAML: {problem}")])
 

@@ -408,13 +408,15 @@ class SpecLoader:
         sli, min_events = None, None
         if "sli" in fields:
             sli, min_events = self._sli(fields["sli"], f"{where}.sli")
+        window_at = fields.get("window", node)
+        alerting, policy = self._alerting(
+            fields.get("alerting"), f"{where}.alerting", service, name or "", window
+        )
+        if "windows" not in (fields.get("alerting") or Node({}, 0, 0)).value:
+            self._check_window_fits(window, policy, window_at, f"{where}.window")
         if name is None or objective is None or sli is None:
             return None
 
-        alerting_node = fields.get("alerting")
-        alerting, policy = self._alerting(
-            alerting_node, f"{where}.alerting", service, name, window
-        )
         objective_node = fields["objective"]
         policy = self._fireable(policy, objective, objective_node, f"{where}.objective")
         return SLO(
@@ -485,6 +487,8 @@ class SpecLoader:
             return None, None
 
         kinds = [kind for kind in _SLI_KINDS if kind in fields]
+        if not kinds and any(key not in _SLI_KINDS for key in fields):
+            return None, None  # the unknown key was reported, with a suggestion
         if len(kinds) != 1:
             found = ", ".join(kinds) or "none"
             self.fail(
@@ -684,8 +688,7 @@ class SpecLoader:
         default_name = default_alert_name(service, name)
         fields = self.mapping(node, where, _ALERTING_KEYS) if node is not None else None
         if fields is None:
-            policy = self._default_policy(node, where, window)
-            return Alerting(name=default_name), policy
+            return Alerting(name=default_name), default_policy(window)
 
         alert_name = default_name
         if "name" in fields:
@@ -718,7 +721,7 @@ class SpecLoader:
         if "windows" in fields:
             policy = self._windows(fields["windows"], f"{where}.windows", window)
         else:
-            policy = self._default_policy(node, where, window)
+            policy = default_policy(window)
         policy = tuple(
             pair
             for pair in policy
@@ -727,10 +730,15 @@ class SpecLoader:
         alerting = Alerting(alert_name, labels, annotations, page, ticket)
         return alerting, policy
 
-    def _default_policy(
-        self, node: Node | None, where: str, window: timedelta
-    ) -> tuple[BurnRateWindow, ...]:
-        policy = default_policy(window)
+    def _check_window_fits(
+        self,
+        window: timedelta,
+        policy: tuple[BurnRateWindow, ...],
+        node: Node,
+        where: str,
+    ) -> None:
+        if not policy:
+            return
         longest = max(pair.long_window for pair in policy)
         if window < longest:
             message = (
@@ -739,10 +747,7 @@ class SpecLoader:
                 f"window of at least {format_duration(longest)} or set "
                 "alerting.windows"
             )
-            self.fail(
-                node or Node(None, 1, 1), where.rsplit(".", 1)[0] + ".window", message
-            )
-        return policy
+            self.fail(node, where, message)
 
     def _target(self, node: Node | None, where: str, severity: Severity) -> AlertTarget:
         if node is None:
