@@ -4,6 +4,8 @@ SloEngineError
 ├── SpecError        a spec file is invalid: carries every problem found
 ├── RulesDriftError  committed rules differ from what the specs compile to
 ├── OutputError      rules could not be written
+├── ConfigError      the daemon's config file is invalid: carries every problem
+├── DaemonError      the daemon cannot run, e.g. another one holds its state file
 ├── QueryError       Prometheus could not be queried (SLO name, target)
 └── NotifyError      a notification could not be delivered (SLO, target)
 """
@@ -11,8 +13,12 @@ SloEngineError
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 __all__ = [
+    "ConfigError",
+    "DaemonError",
+    "DeliveryError",
     "NotifyError",
     "OutputError",
     "Problem",
@@ -69,6 +75,18 @@ class OutputError(SloEngineError):
     """Rules could not be written; nothing already on disk was changed."""
 
 
+class ConfigError(SloEngineError):
+    """The daemon's config file is invalid; `problems` are sorted by place."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems)
+        super().__init__("\n".join(str(problem) for problem in self.problems))
+
+
+class DaemonError(SloEngineError):
+    """The daemon cannot run: its state file is locked or unusable."""
+
+
 class QueryError(SloEngineError):
     """Prometheus could not answer a query for an SLO."""
 
@@ -85,3 +103,24 @@ class NotifyError(SloEngineError):
         self.slo = slo
         self.target = target
         super().__init__(message)
+
+
+class DeliveryError(NotifyError):
+    """A channel did not take a notification; `retryable` says if trying again may help.
+
+    `retry_after` is the wait the channel asked for (HTTP 429 `Retry-After`),
+    if any. Messages never hold tokens, routing keys or webhook URLs.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        slo: str = "",
+        target: str = "",
+        retryable: bool = False,
+        retry_after: timedelta | None = None,
+    ) -> None:
+        super().__init__(message, slo=slo, target=target)
+        self.retryable = retryable
+        self.retry_after = retry_after

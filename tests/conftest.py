@@ -23,7 +23,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-golden",
         action="store_true",
-        help="Rewrite tests/golden/*/rules.yaml from the current compiler.",
+        help="Rewrite golden files (rules, notifier payloads) from the current code.",
     )
 
 

@@ -39,6 +39,13 @@ durations = st.builds(
     milliseconds=st.integers(0, 999),
 ).filter(lambda d: d > timedelta())
 
+# Retry delays, attempt numbers and jitter draws for the outbox's backoff.
+delays = st.integers(min_value=1, max_value=3_600_000).map(
+    lambda ms: timedelta(milliseconds=ms)
+)
+attempts = st.integers(min_value=1, max_value=200)
+unit_floats = st.floats(min_value=0.0, max_value=1.0, exclude_max=True)
+
 matchers = st.lists(
     st.builds(Matcher, label_names, st.sampled_from(["=", "!="]), yaml_text),
     max_size=3,

@@ -6,8 +6,6 @@ This is the one place where YAML becomes the model. Two versions are read:
 
 from __future__ import annotations
 
-import difflib
-import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -15,10 +13,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from slo_engine.conventions import (
-    LABEL_NAME,
     LABEL_SEVERITY,
     METRIC_NAME,
-    RESERVED_LABELS,
     default_alert_name,
 )
 from slo_engine.durations import format_duration, parse_duration
@@ -41,6 +37,7 @@ from slo_engine.model import (
     Severity,
 )
 from slo_engine.spec._promql import parse_query_template, parse_selector
+from slo_engine.spec._reader import Reader, describe, suggest
 from slo_engine.spec._yaml import Node, parse_yaml
 from slo_engine.windows import default_policy, threshold
 
@@ -156,12 +153,8 @@ def _cross_file_problems(specs: list[SpecFile]) -> list[Problem]:
     return problems
 
 
-class SpecLoader:
+class SpecLoader(Reader):
     """Read one spec file into a `SpecFile`, or raise every problem in it."""
-
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
-        self.path = ""
 
     def load(self, path: str | Path) -> SpecFile:
         """Load the file at `path`.
@@ -193,111 +186,6 @@ class SpecLoader:
             raise SpecError(errors)
         warnings = tuple(sorted(p for p in self.problems if p.warning))
         return SpecFile(path, spec[0], spec[1], spec[2], warnings)
-
-    # ---- reporting ------------------------------------------------------------
-
-    def fail(self, node: Node, where: str, message: str) -> None:
-        self.problems.append(Problem(self.path, node.line, node.column, where, message))
-
-    def warn(self, node: Node, where: str, message: str) -> None:
-        problem = Problem(self.path, node.line, node.column, where, message, True)
-        self.problems.append(problem)
-
-    # ---- generic readers ------------------------------------------------------
-
-    def mapping(
-        self,
-        node: Node,
-        where: str,
-        allowed: tuple[str, ...],
-        required: tuple[str, ...] = (),
-    ) -> dict[str, Node] | None:
-        if not node.is_mapping:
-            self.fail(node, where, f"expected a mapping, got {_describe(node)}")
-            return None
-
-        for key in node.value:
-            if key not in allowed:
-                line, column = node.key_lines[key]
-                key_node = Node(key, line, column)
-                self.fail(key_node, _join(where, key), _unknown_key(key, allowed))
-        for key in required:
-            if key not in node.value:
-                self.fail(node, where, f"missing required key {key!r}")
-        fields: dict[str, Node] = node.value
-        return fields
-
-    def string(self, node: Node, where: str) -> str | None:
-        if isinstance(node.value, str) and node.value.strip():
-            return node.value
-        self.fail(node, where, f"expected a non-empty string, got {_describe(node)}")
-        return None
-
-    def name(self, node: Node, where: str) -> str | None:
-        text = self.string(node, where)
-        if text is not None and not _NAME.match(text):
-            message = (
-                f"{text!r} is not a valid name; use letters, digits, '-', '_' and '.', "
-                "starting with a letter or digit"
-            )
-            self.fail(node, where, message)
-            return None
-        return text
-
-    def number(self, node: Node, where: str) -> float | None:
-        value = node.value
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.fail(node, where, f"expected a number, got {_describe(node)}")
-            return None
-        if not math.isfinite(value):
-            self.fail(node, where, f"expected a finite number, got {value!r}")
-            return None
-        return float(value)
-
-    def duration(self, node: Node, where: str) -> timedelta | None:
-        if not isinstance(node.value, str):
-            message = (
-                f"expected a duration such as '30d' or '5m', got {_describe(node)}"
-            )
-            self.fail(node, where, message)
-            return None
-        try:
-            return parse_duration(node.value)
-        except ValueError as error:
-            self.fail(node, where, str(error))
-            return None
-
-    def labels(self, node: Node, where: str, *, label_names: bool = True) -> Labels:
-        fields = node.value if node.is_mapping else None
-        if fields is None:
-            self.fail(
-                node,
-                where,
-                f"expected a mapping of names to values, got {_describe(node)}",
-            )
-            return ()
-
-        pairs = []
-        for key, value in fields.items():
-            line, column = node.key_lines[key]
-            key_where = _join(where, key)
-            if label_names and not LABEL_NAME.match(key):
-                message = f"{key!r} is not a valid label name (letters, digits and '_')"
-                self.fail(Node(key, line, column), key_where, message)
-                continue
-            if label_names and key in RESERVED_LABELS:
-                message = (
-                    f"{key!r} is set by slo-engine itself; choose another label name"
-                )
-                self.fail(Node(key, line, column), key_where, message)
-                continue
-            if isinstance(value.value, bool) or not isinstance(value.value, str | int):
-                self.fail(
-                    value, key_where, f"expected a string, got {_describe(value)}"
-                )
-                continue
-            pairs.append((key, str(value.value)))
-        return tuple(sorted(pairs))
 
     # ---- the document ---------------------------------------------------------
 
@@ -337,7 +225,7 @@ class SpecLoader:
             self.fail(
                 slos_node,
                 "slos",
-                f"expected a list of SLOs, got {_describe(slos_node)}",
+                f"expected a list of SLOs, got {describe(slos_node)}",
             )
             return None
 
@@ -372,7 +260,7 @@ class SpecLoader:
                     and "/" not in dep.value
                     and dep.value not in names
                 ):
-                    hint = _suggest(dep.value, names)
+                    hint = suggest(dep.value, names)
                     message = f"no SLO named {dep.value!r} in this file{hint}"
                     self.fail(dep, f"slos[{index}].depends_on[{position}]", message)
 
@@ -412,7 +300,8 @@ class SpecLoader:
         alerting, policy = self._alerting(
             fields.get("alerting"), f"{where}.alerting", service, name or "", window
         )
-        if "windows" not in (fields.get("alerting") or Node({}, 0, 0)).value:
+        alerting_node = fields.get("alerting", Node(None, 0, 0))
+        if not (alerting_node.is_mapping and "windows" in alerting_node.value):
             self._check_window_fits(window, policy, window_at, f"{where}.window")
         if name is None or objective is None or sli is None:
             return None
@@ -456,7 +345,7 @@ class SpecLoader:
         if node.value in layers:
             return Layer(node.value)
         message = f"unknown layer {node.value!r}; expected one of {', '.join(layers)}"
-        self.fail(node, where, message + _suggest(str(node.value), layers))
+        self.fail(node, where, message + suggest(str(node.value), layers))
         return Layer.APPLICATION
 
     def _depends_on(self, node: Node | None, where: str) -> tuple[str, ...]:
@@ -464,7 +353,7 @@ class SpecLoader:
             return ()
         if not node.is_sequence:
             self.fail(
-                node, where, f"expected a list of SLO names, got {_describe(node)}"
+                node, where, f"expected a list of SLO names, got {describe(node)}"
             )
             return ()
         names = (
@@ -529,7 +418,7 @@ class SpecLoader:
             self.fail(
                 node,
                 where,
-                f"expected a whole number of at least 1, got {_describe(node)}",
+                f"expected a whole number of at least 1, got {describe(node)}",
             )
             return None
         return int(node.value)
@@ -774,7 +663,7 @@ class SpecLoader:
                 self.fail(
                     disable,
                     f"{where}.disable",
-                    f"expected true or false, got {_describe(disable)}",
+                    f"expected true or false, got {describe(disable)}",
                 )
             else:
                 enabled = not disable.value
@@ -785,7 +674,7 @@ class SpecLoader:
     ) -> tuple[BurnRateWindow, ...]:
         if not node.is_sequence or not node.value:
             self.fail(
-                node, where, f"expected a list of window pairs, got {_describe(node)}"
+                node, where, f"expected a list of window pairs, got {describe(node)}"
             )
             return ()
         pairs = []
@@ -808,7 +697,7 @@ class SpecLoader:
             self.fail(
                 severity_node,
                 f"{where}.severity",
-                f"expected 'page' or 'ticket', got {_describe(severity_node)}",
+                f"expected 'page' or 'ticket', got {describe(severity_node)}",
             )
         long_window = self.duration(fields["long_window"], f"{where}.long_window")
         short_window = self.duration(fields["short_window"], f"{where}.short_window")
@@ -888,30 +777,3 @@ def _merge(base: Labels, override: Labels) -> Labels:
     merged = dict(base)
     merged.update(override)
     return tuple(sorted(merged.items()))
-
-
-def _join(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
-
-
-def _describe(node: Node) -> str:
-    value = node.value
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "nothing"
-    return repr(value)
-
-
-def _suggest(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def _unknown_key(key: str, allowed: tuple[str, ...]) -> str:
-    hint = _suggest(key, allowed)
-    if hint:
-        return f"unknown key {key!r}{hint}"
-    return f"unknown key {key!r}; expected one of {', '.join(allowed)}"
