@@ -16,4 +16,5 @@ ruff format --check slo_engine tests bench
 ruff check slo_engine tests bench
 mypy slo_engine
 slo check slo_specs/ --rules rules_out/
+slo test slo_specs/ --rules rules_out/
 python3 -m pytest "$@"

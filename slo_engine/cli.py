@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -158,3 +159,37 @@ def _report(problems: list[Problem], output: str) -> None:
         errors = sum(1 for p in ordered if not p.warning)
         if not errors:
             click.echo("all SLO specs are valid", err=True)
+
+
+@main.command("test")
+@_PATHS
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the rules and generated tests here instead of a temporary folder.",
+)
+@click.option(
+    "--rules",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Test the rule files in this folder (e.g. committed ones), not new ones.",
+)
+@_handles_errors
+def test_command(paths: tuple[Path, ...], out: Path | None, rules: Path | None) -> None:
+    """Generate promtool unit tests for the specs' alerts and run them."""
+    files, specs = compiler.compile_paths(paths, Format.PROMETHEUS)
+    _print_warnings(specs)
+    if rules is not None:
+        files = compiler.read_rules(files, rules)
+    with tempfile.TemporaryDirectory(prefix="slo-test-") as scratch:
+        report = compiler.run_unit_tests(files, specs, out or Path(scratch))
+
+    for slo_id, reason in report.skipped:
+        click.echo(f"skipped {slo_id}: {reason}", err=True)
+    for failure in report.failures:
+        line = f"FAILED {failure.slo_id}: {failure.condition} ({failure.detail})"
+        click.echo(line, err=True)
+    passed = report.cases - len(report.failures)
+    summary = f"{passed} of {report.cases} alert checks passed"
+    click.echo(f"{summary}, {len(report.skipped)} SLOs skipped", err=True)
+    if report.failures:
+        sys.exit(1)

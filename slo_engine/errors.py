@@ -7,6 +7,7 @@ SloEngineError
 ├── ConfigError      the daemon's config file is invalid: carries every problem
 ├── DaemonError      the daemon cannot run, e.g. another one holds its state file
 ├── QueryError       Prometheus could not be queried (SLO name, target)
+├── HistoryError     a history, incidents or policy file is invalid
 └── NotifyError      a notification could not be delivered (SLO, target)
 """
 
@@ -19,9 +20,11 @@ __all__ = [
     "ConfigError",
     "DaemonError",
     "DeliveryError",
+    "HistoryError",
     "NotifyError",
     "OutputError",
     "Problem",
+    "PromtoolMissingError",
     "QueryError",
     "RulesDriftError",
     "SloEngineError",
@@ -87,6 +90,10 @@ class DaemonError(SloEngineError):
     """The daemon cannot run: its state file is locked or unusable."""
 
 
+class PromtoolMissingError(SloEngineError):
+    """`promtool` is not installed, so generated tests cannot run."""
+
+
 class QueryError(SloEngineError):
     """Prometheus could not answer a query for an SLO."""
 
@@ -94,6 +101,10 @@ class QueryError(SloEngineError):
         self.slo = slo
         self.target = target
         super().__init__(message)
+
+
+class HistoryError(SloEngineError):
+    """A history, incidents or policy file given to a replay is invalid."""
 
 
 class NotifyError(SloEngineError):

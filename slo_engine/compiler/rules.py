@@ -16,6 +16,7 @@ from slo_engine.model import SLO, BurnRateWindow, Labels, RawSLI, Severity
 from slo_engine.windows import threshold
 
 __all__ = [
+    "NO_DATA_FOR",
     "RAW_RANGE_LIMIT",
     "Rule",
     "RuleGroup",

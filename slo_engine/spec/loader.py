@@ -677,12 +677,20 @@ class SpecLoader(Reader):
                 node, where, f"expected a list of window pairs, got {describe(node)}"
             )
             return ()
-        pairs = []
+        pairs: dict[tuple[Severity, timedelta, timedelta], BurnRateWindow] = {}
         for index, item in enumerate(node.value):
             pair = self._window_pair(item, f"{where}[{index}]", window)
-            if pair is not None:
-                pairs.append(pair)
-        return tuple(pairs)
+            if pair is None:
+                continue
+            key = (pair.severity, pair.long_window, pair.short_window)
+            if key in pairs:
+                # Both alerts would carry the same labels, and Prometheus
+                # refuses two samples of one series at one timestamp.
+                message = "another pair has the same severity and windows; keep one"
+                self.fail(item, f"{where}[{index}]", message)
+                continue
+            pairs[key] = pair
+        return tuple(pairs.values())
 
     def _window_pair(
         self, node: Node, where: str, window: timedelta
