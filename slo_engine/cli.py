@@ -193,3 +193,24 @@ def test_command(paths: tuple[Path, ...], out: Path | None, rules: Path | None) 
     click.echo(f"{summary}, {len(report.skipped)} SLOs skipped", err=True)
     if report.failures:
         sys.exit(1)
+
+
+@main.command("daemon")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The daemon's YAML config.",
+)
+@click.option(
+    "--once", is_flag=True, help="Run one cycle; exit 1 if it could not do it all."
+)
+@_handles_errors
+def daemon_command(config_path: Path, once: bool) -> None:
+    """Evaluate error budgets on a schedule and page when they burn too fast."""
+    from slo_engine import daemon, logs
+
+    config = daemon.load_config(config_path)
+    logs.configure(config.log_level.upper())
+    sys.exit(daemon.run(config, once=once))

@@ -13,7 +13,9 @@ from slo_engine.durations import format_duration
 
 __all__ = [
     "BASE_WINDOW",
+    "ENGINE_CANNOT_EVALUATE",
     "GENERATED_HEADER",
+    "LABEL_ENGINE_ALERT",
     "LABEL_LONG_WINDOW",
     "LABEL_NAME",
     "LABEL_SEVERITY",
@@ -50,6 +52,10 @@ RESERVED_LABELS = frozenset(
         LABEL_SHORT_WINDOW,
     }
 )
+
+# The daemon's own alert, sent when it cannot evaluate SLOs for many cycles.
+LABEL_ENGINE_ALERT = "slo_engine_alert"
+ENGINE_CANNOT_EVALUATE = "cannot_evaluate"
 
 RECORD_OBJECTIVE = "slo:objective:ratio"
 RECORD_ERROR_BUDGET = "slo:error_budget:ratio"

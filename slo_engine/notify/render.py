@@ -8,6 +8,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
+from slo_engine.conventions import ENGINE_CANNOT_EVALUATE, LABEL_ENGINE_ALERT
 from slo_engine.durations import format_duration
 from slo_engine.notify.notification import Notification, format_instant
 
@@ -62,7 +63,14 @@ def _context(notification: Notification) -> dict[str, Any]:
         "timestamp": format_instant(notification.timestamp),
         "incident_started_at": format_instant(notification.incident_started_at),
         "dedup_key": notification.dedup_key,
+        "cannot_evaluate": _is_cannot_evaluate(notification),
     }
+
+
+def _is_cannot_evaluate(notification: Notification) -> bool:
+    """Whether this is the daemon's own "cannot evaluate SLOs" ticket."""
+    labels = dict(notification.labels)
+    return labels.get(LABEL_ENGINE_ALERT) == ENGINE_CANNOT_EVALUATE
 
 
 def _escape_mrkdwn(value: object) -> str:

@@ -11,6 +11,7 @@ from structlog.testing import capture_logs
 
 import slo_engine.notify
 from slo_engine.errors import NotifyError
+from slo_engine.model import Severity
 from slo_engine.notify import (
     MessageRenderer,
     Notification,
@@ -75,6 +76,26 @@ def test_render_default_message_names_slo_burn_budget_windows_runbook():
     for expected in ("chat-assistant-response-latency", "14.4x", "62.5%", "1h", "5m"):
         assert expected in text
     assert "https://runbooks.example.com/chat-latency" in text
+
+
+@pytest.mark.parametrize("message", ["summary", "description", "slack"])
+def test_render_cannot_evaluate_ticket_says_so_without_burn_figures(message):
+    ticket = make_notification(
+        severity=Severity.TICKET,
+        burn_rate=0.0,
+        error_budget_remaining=1.0,
+        runbook_url=None,
+        labels=(("slo_engine_alert", "cannot_evaluate"),),
+    )
+
+    firing = MessageRenderer().render(message, ticket)
+    cleared = MessageRenderer().render(message, resolved(ticket, timedelta(hours=1)))
+
+    assert "cannot evaluate" in firing
+    assert "evaluates SLOs again" in cleared
+    for text in (firing, cleared):
+        assert "0.0x" not in text
+        assert "100.0%" not in text
 
 
 def test_render_template_folder_overrides_default(tmp_path):
