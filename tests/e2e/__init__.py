@@ -1,0 +1,1 @@
+"""End-to-end tests: generated rules on a real Prometheus and Alertmanager."""
