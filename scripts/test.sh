@@ -5,10 +5,12 @@ cd "$(dirname "$0")/.."
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-if ! command -v promtool >/dev/null || ! command -v prometheus-alertmanager >/dev/null; then
+# Prometheus and promtool, Alertmanager, and Chromium for the report's screenshot test.
+if ! command -v promtool >/dev/null || ! command -v prometheus-alertmanager >/dev/null \
+    || ! command -v chromium >/dev/null; then
     sudo_if_needed apt-get update -qq
     sudo_if_needed env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq prometheus prometheus-alertmanager >/dev/null
+        apt-get install -y -qq prometheus prometheus-alertmanager chromium >/dev/null
 fi
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
 

@@ -214,3 +214,145 @@ def daemon_command(config_path: Path, once: bool) -> None:
     config = daemon.load_config(config_path)
     logs.configure(config.log_level.upper())
     sys.exit(daemon.run(config, once=once))
+
+
+def _time(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """An RFC 3339 time, `now`, or a duration before now such as `-30d`."""
+    from datetime import UTC, datetime
+
+    from slo_engine.evaluate.history import parse_time
+
+    try:
+        return None if value is None else parse_time(value, datetime.now(UTC))
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """A Prometheus duration such as `1m` or `5m`."""
+    from slo_engine.durations import parse_duration
+
+    try:
+        return None if value is None else parse_duration(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+_PROMETHEUS = click.option(
+    "--prometheus",
+    metavar="URL",
+    help="Prometheus base URL, e.g. http://127.0.0.1:9090",
+)
+_AT = click.option(
+    "--at",
+    callback=_time,
+    default="now",
+    show_default=True,
+    help="Evaluate at this time.",
+)
+
+
+@main.command("status")
+@_PATHS
+@_PROMETHEUS
+@_AT
+@click.option(
+    "--format", "output", type=click.Choice(["table", "json"]), default="table"
+)
+@_handles_errors
+def status_command(
+    paths: tuple[Path, ...], prometheus: str | None, at: Any, output: str
+) -> None:
+    """Show where every SLO's error budget stands, grouped by layer."""
+    from slo_engine import logs, report
+
+    logs.configure("WARNING")
+    if not prometheus:
+        raise click.UsageError("missing option '--prometheus'")
+    rows = report.collect_status(paths, prometheus, at)
+    text = report.render_json(rows) if output == "json" else report.render_table(rows)
+    click.echo(text)
+
+
+@main.command("report")
+@_PATHS
+@_PROMETHEUS
+@_AT
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write index.html here.",
+)
+@_handles_errors
+def report_command(
+    paths: tuple[Path, ...], prometheus: str | None, at: Any, out: Path
+) -> None:
+    """Write an HTML report: a summary table, burn-down and burn-rate plots."""
+    from slo_engine import logs, report
+
+    logs.configure("WARNING")
+    if not prometheus:
+        raise click.UsageError("missing option '--prometheus'")
+    page = report.write_report(paths, prometheus, out, at)
+    click.echo(f"wrote {page}", err=True)
+
+
+@main.command("backtest")
+@_PATHS
+@_PROMETHEUS
+@click.option(
+    "--from", "start", callback=_time, help="Start of the history (Prometheus)."
+)
+@click.option("--to", "end", callback=_time, default="now", show_default=True)
+@click.option(
+    "--csv",
+    "csv_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Read timestamp,slo,good,bad rows instead of Prometheus.",
+)
+@click.option(
+    "--step",
+    callback=_duration,
+    help="Replay step; default 5m from Prometheus, 1m from CSV.",
+)
+@click.option(
+    "--incidents",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Real incidents (YAML or CSV: slo, start, end) to score the policy on.",
+)
+@click.option(
+    "--policy",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="An alternative list of window pairs to compare side by side.",
+)
+@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text")
+@_handles_errors
+def backtest_command(
+    paths: tuple[Path, ...],
+    prometheus: str | None,
+    start: Any,
+    end: Any,
+    csv_file: Path | None,
+    step: Any,
+    incidents: Path | None,
+    policy: Path | None,
+    output: str,
+) -> None:
+    """Replay the SLOs' alert policies over history and score them on incidents."""
+    from datetime import timedelta
+
+    from slo_engine import logs
+    from slo_engine.evaluate.backtest import HistorySource, run_backtest
+    from slo_engine.report.replay import render_backtest_json, render_backtest_text
+
+    logs.configure("WARNING")
+    if (csv_file is None) == (prometheus is None):
+        raise click.UsageError("give exactly one of --prometheus and --csv")
+    if prometheus is not None and start is None:
+        raise click.UsageError("--prometheus needs --from")
+    default_step = timedelta(minutes=1 if csv_file else 5)
+    source = HistorySource(step or default_step, csv_file, prometheus or "", start, end)
+    result = run_backtest(paths, source, incidents, policy, show_progress=True)
+    render = render_backtest_json if output == "json" else render_backtest_text
+    click.echo(render(result))
