@@ -20,7 +20,7 @@ import numpy as np
 import yaml
 
 from slo_engine.compiler.output import Format, render
-from slo_engine.compiler.rules import NO_DATA_FOR, RAW_RANGE_LIMIT, build_group
+from slo_engine.compiler.rules import NO_DATA_FOR, RAW_RANGE_LIMIT, all_rules
 from slo_engine.conventions import BASE_WINDOW, no_data_alert_name
 from slo_engine.model import SLO, Alerting, Matcher, RatioSLI, Selector, Severity
 from slo_engine.spec.loader import SpecFile
@@ -229,7 +229,7 @@ def promtool_check(slo: SLO, burn: float, page: int, reset: int) -> str:
 
 
 def _expected(slo: SLO, index: int) -> dict[str, object]:
-    alerts = [r for r in build_group(slo).rules if r.alert == slo.alerting.name]
+    alerts = [r for r in all_rules(slo) if r.alert == slo.alerting.name]
     rule = alerts[index]
     return {"exp_labels": dict(rule.labels), "exp_annotations": dict(rule.annotations)}
 

@@ -83,10 +83,10 @@ def compile_command(paths: tuple[Path, ...], out: Path | None, fmt: str) -> None
         click.echo("---\n".join(rules.text for rules in files), nl=False)
         return
     removed = compiler.write_atomically(out, files)
-    groups = sum(len(spec.slos) for spec in specs)
-    click.echo(
-        f"wrote {len(files)} rule files ({groups} rule groups) to {out}", err=True
-    )
+    slos = [slo for spec in specs for slo in spec.slos]
+    groups = sum(len(compiler.build_groups(slo)) for slo in slos)
+    counts = f"{len(slos)} SLOs, {groups} rule groups"
+    click.echo(f"wrote {len(files)} rule files ({counts}) to {out}", err=True)
     for path in removed:
         click.echo(f"removed {path}: no spec compiles to it anymore", err=True)
 

@@ -30,6 +30,7 @@ __all__ = [
     "RESERVED_LABELS",
     "WINDOW_PLACEHOLDER",
     "default_alert_name",
+    "events_group_name",
     "group_name",
     "no_data_alert_name",
     "record_bad_events",
@@ -92,6 +93,11 @@ def record_total_events(window: timedelta) -> str:
 def group_name(slo_id: str) -> str:
     """The rule group that holds one SLO's records and alerts."""
     return f"slo-{slo_id}"
+
+
+def events_group_name(slo_id: str) -> str:
+    """The rule group that records one SLO's event rates and long windows."""
+    return f"slo-{slo_id}-events"
 
 
 def default_alert_name(service: str, name: str) -> str:

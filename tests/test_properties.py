@@ -8,7 +8,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from slo_engine.compiler import build_group
+from slo_engine.compiler import all_rules, build_groups
 from slo_engine.compiler.output import Format, render
 from slo_engine.compiler.promql import quote, selector
 from slo_engine.conventions import LABEL_NAME, METRIC_NAME
@@ -82,15 +82,15 @@ def test_quoted_label_value_round_trips_through_promql_parser(value):
 
 @given(strategies.slis, strategies.objectives_percent, strategies.slo_windows)
 def test_generated_names_are_valid_and_every_expression_parses(sli, percent, window):
-    group = build_group(make_slo(sli, round(percent / 100, 12), window, min_events=10))
+    rules = all_rules(make_slo(sli, round(percent / 100, 12), window, min_events=10))
 
-    for rule in group.rules:
+    for rule in rules:
         assert METRIC_NAME.match(rule.record or rule.alert)
         assert all(LABEL_NAME.match(name) for name, _ in rule.labels)
         assert {"slo_id", "slo_name", "slo_service"} <= dict(rule.labels).keys()
         promql_parser.parse(rule.expr)
 
-    burn_alerts = [r for r in group.rules if r.alert and r.for_ is None]
+    burn_alerts = [r for r in rules if r.alert and r.for_ is None]
     assert [
         (dict(r.labels)["severity"], dict(r.labels)["long_window"]) for r in burn_alerts
     ] == [
@@ -110,15 +110,20 @@ def test_rendered_yaml_reads_back_as_the_rule_groups(sli, description, label):
     text = render(spec, Format.PROMETHEUS, "x.yaml", "x")
     document = yaml.safe_load(text)
 
-    group = build_group(slo)
-    rules = document["groups"][0]["rules"]
-    assert [r.get("record") or r.get("alert") for r in rules] == [
-        r.record or r.alert for r in group.rules
+    groups = build_groups(slo)
+    assert [g["name"] for g in document["groups"]] == [g.name for g in groups]
+    assert [g.get("interval") for g in document["groups"]] == [
+        format_duration(g.interval) if g.interval else None for g in groups
     ]
-    assert [r["expr"] for r in rules] == [r.expr for r in group.rules]
-    assert [r["labels"] for r in rules] == [dict(r.labels) for r in group.rules]
+    rules = [rule for g in document["groups"] for rule in g["rules"]]
+    expected = all_rules(slo)
+    assert [r.get("record") or r.get("alert") for r in rules] == [
+        r.record or r.alert for r in expected
+    ]
+    assert [r["expr"] for r in rules] == [r.expr for r in expected]
+    assert [r["labels"] for r in rules] == [dict(r.labels) for r in expected]
     assert [r.get("annotations", {}) for r in rules] == [
-        dict(r.annotations) for r in group.rules
+        dict(r.annotations) for r in expected
     ]
     assert render(spec, Format.PROMETHEUS, "x.yaml", "x") == text
 

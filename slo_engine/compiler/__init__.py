@@ -16,7 +16,7 @@ from slo_engine.compiler.output import (
     rules_files,
     write_atomically,
 )
-from slo_engine.compiler.rules import Rule, RuleGroup, build_group
+from slo_engine.compiler.rules import Rule, RuleGroup, all_rules, build_groups
 from slo_engine.compiler.unittests import TestReport, build_unit_tests, run_unit_tests
 from slo_engine.errors import OutputError, Problem, SpecError
 from slo_engine.spec.loader import SpecFile, load_paths
@@ -27,7 +27,8 @@ __all__ = [
     "RuleGroup",
     "RulesFile",
     "TestReport",
-    "build_group",
+    "all_rules",
+    "build_groups",
     "build_unit_tests",
     "compile_paths",
     "drift",

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from slo_engine.compiler.rules import Rule, RuleGroup, build_group
+from slo_engine.compiler.rules import Rule, RuleGroup, build_groups
 from slo_engine.conventions import GENERATED_HEADER
 from slo_engine.durations import format_duration
 from slo_engine.errors import OutputError
@@ -69,7 +69,7 @@ def render(spec: SpecFile, fmt: Format, source: str, name: str) -> str:
         source: the spec's path as shown in the header.
         name: a short name for the file, used by the Operator and Mimir.
     """
-    groups = [build_group(slo) for slo in spec.slos]
+    groups = [group for slo in spec.slos for group in build_groups(slo)]
     lines = [GENERATED_HEADER, f"# Source: {source}"]
     if fmt is Format.PROMETHEUS:
         lines.append("groups:")
@@ -191,6 +191,8 @@ def _groups(groups: list[RuleGroup], indent: str) -> list[str]:
     lines = []
     for group in groups:
         lines.append(f"{indent}- name: {_scalar(group.name)}")
+        if group.interval is not None:
+            lines.append(f"{indent}  interval: {format_duration(group.interval)}")
         lines.append(f"{indent}  rules:")
         for rule in group.rules:
             lines.extend(_rule(rule, indent + "    "))

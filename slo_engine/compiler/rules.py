@@ -1,7 +1,18 @@
-"""Turn one SLO into its rule group: SLI records, budget records and alerts.
+"""Turn one SLO into its rule groups: SLI records, budget records and alerts.
 
-Rules in a group run in order at one timestamp, so each SLO's records come
-before the records and alerts that read them, and all see the same instant.
+Rules in a group run in order at one timestamp, so records come before the
+records and alerts that read them. An SLO with event counts gets two groups:
+
+- `slo-<id>-events`, every 2m30s: the bad and total event rates over 5m, and
+  from them the long windows (1d, 3d, the SLO window) and the budget left;
+- `slo-<id>`, at Prometheus's evaluation interval: the short windows from
+  `rate()` over the raw series, the objective, and the alerts.
+
+Recording the 5m rates every 2m30s covers every minute exactly twice, so a
+sum over time of those samples is an exact ratio of sums, while storing a
+fifth of the samples a 30s interval would: the long windows, which range
+over days, read that much less. Samples at most 2m30s old are always within
+Prometheus's 5m lookback, so the alerts read them as current.
 """
 
 from __future__ import annotations
@@ -16,11 +27,13 @@ from slo_engine.model import SLO, BurnRateWindow, Labels, RawSLI, Severity
 from slo_engine.windows import threshold
 
 __all__ = [
+    "EVENTS_INTERVAL",
     "NO_DATA_FOR",
     "RAW_RANGE_LIMIT",
     "Rule",
     "RuleGroup",
-    "build_group",
+    "all_rules",
+    "build_groups",
     "slo_labels",
     "windows_of",
 ]
@@ -29,6 +42,10 @@ __all__ = [
 # built from the recorded 5m rates so that no query ranges over raw series
 # for days.
 RAW_RANGE_LIMIT = timedelta(hours=6)
+
+# Half the base window: each 5m rate overlaps the next by exactly half, so
+# every instant is counted twice and sums over time stay exact.
+EVENTS_INTERVAL = names.BASE_WINDOW / 2
 
 # The SLI-missing alert waits this long so that a restart or one failed
 # scrape does not page.
@@ -49,10 +66,14 @@ class Rule:
 
 @dataclass(frozen=True)
 class RuleGroup:
-    """A named list of rules that Prometheus evaluates in order."""
+    """A named list of rules that Prometheus evaluates in order.
+
+    `interval` is None for Prometheus's global evaluation interval.
+    """
 
     name: str
     rules: tuple[Rule, ...]
+    interval: timedelta | None = None
 
 
 def slo_labels(slo: SLO) -> Labels:
@@ -74,50 +95,61 @@ def windows_of(slo: SLO) -> tuple[timedelta, ...]:
     return tuple(sorted(windows))
 
 
-def build_group(slo: SLO) -> RuleGroup:
-    """All rules of one SLO, in evaluation order."""
-    rules = [*_sli_records(slo), *_budget_records(slo)]
-    rules.extend(_burn_alert(slo, pair) for pair in slo.policy)
-    rules.append(_no_data_alert(slo))
-    return RuleGroup(names.group_name(slo.slo_id), tuple(rules))
-
-
-def _sli_records(slo: SLO) -> list[Rule]:
+def build_groups(slo: SLO) -> tuple[RuleGroup, ...]:
+    """The SLO's rule groups: the events group (when it has event counts),
+    then the main group with the alerts."""
     labels = slo_labels(slo)
-    base = names.BASE_WINDOW
-    rules: list[Rule] = []
-    if promql.has_event_counts(slo.sli):
-        rules.append(
-            Rule(
-                promql.bad_rate(slo.sli, base),
-                record=names.record_bad_events(base),
-                labels=labels,
-            )
-        )
-        rules.append(
-            Rule(
-                promql.total_rate(slo.sli, base),
-                record=names.record_total_events(base),
-                labels=labels,
-            )
-        )
+    windows = windows_of(slo)
+    budget = [_ratio_record(slo, w, labels) for w in windows if w > RAW_RANGE_LIMIT]
+    budget.append(_budget_remaining(slo, labels))
 
-    for window in windows_of(slo):
-        rules.append(
-            Rule(
-                _error_ratio(slo, window),
-                record=names.record_error_ratio(window),
-                labels=labels,
-            )
-        )
-    return rules
+    main = [_ratio_record(slo, w, labels) for w in windows if w <= RAW_RANGE_LIMIT]
+    if not promql.has_event_counts(slo.sli):
+        # A raw ratio has no events to record: its long windows average the
+        # main group's 5m ratio, in that group.
+        main += budget
+    main += _target_records(slo, labels)
+    main += [_burn_alert(slo, pair) for pair in slo.policy]
+    main.append(_no_data_alert(slo))
+    main_group = RuleGroup(names.group_name(slo.slo_id), tuple(main))
+    if not promql.has_event_counts(slo.sli):
+        return (main_group,)
+
+    events = (*_event_records(slo, labels), *budget)
+    name = names.events_group_name(slo.slo_id)
+    return (RuleGroup(name, events, EVENTS_INTERVAL), main_group)
+
+
+def all_rules(slo: SLO) -> tuple[Rule, ...]:
+    """Every rule of the SLO, its groups one after the other."""
+    return tuple(rule for group in build_groups(slo) for rule in group.rules)
+
+
+def _event_records(slo: SLO, labels: Labels) -> list[Rule]:
+    base = names.BASE_WINDOW
+    return [
+        Rule(
+            promql.bad_rate(slo.sli, base),
+            record=names.record_bad_events(base),
+            labels=labels,
+        ),
+        Rule(
+            promql.total_rate(slo.sli, base),
+            record=names.record_total_events(base),
+            labels=labels,
+        ),
+    ]
+
+
+def _ratio_record(slo: SLO, window: timedelta, labels: Labels) -> Rule:
+    return Rule(
+        _error_ratio(slo, window),
+        record=names.record_error_ratio(window),
+        labels=labels,
+    )
 
 
 def _error_ratio(slo: SLO, window: timedelta) -> str:
-    if window == names.BASE_WINDOW and promql.has_event_counts(slo.sli):
-        bad = promql.slo_selector(names.record_bad_events(window), slo.slo_id)
-        total = promql.slo_selector(names.record_total_events(window), slo.slo_id)
-        return f"{bad}\n/\n{total}"
     if window <= RAW_RANGE_LIMIT:
         return promql.error_ratio(slo.sli, window)
     if isinstance(slo.sli, RawSLI):
@@ -130,10 +162,8 @@ def _error_ratio(slo: SLO, window: timedelta) -> str:
     return promql.error_ratio_from_records(slo.slo_id, window)
 
 
-def _budget_records(slo: SLO) -> list[Rule]:
-    labels = slo_labels(slo)
+def _target_records(slo: SLO, labels: Labels) -> list[Rule]:
     budget = promql.format_number(slo.error_budget)
-    period_ratio = promql.slo_selector(names.record_error_ratio(slo.window), slo.slo_id)
     return [
         Rule(
             f"vector({promql.format_number(slo.objective)})",
@@ -141,12 +171,17 @@ def _budget_records(slo: SLO) -> list[Rule]:
             labels=labels,
         ),
         Rule(f"vector({budget})", record=names.RECORD_ERROR_BUDGET, labels=labels),
-        Rule(
-            f"1 - {period_ratio} / {budget}",
-            record=names.RECORD_ERROR_BUDGET_REMAINING,
-            labels=labels,
-        ),
     ]
+
+
+def _budget_remaining(slo: SLO, labels: Labels) -> Rule:
+    budget = promql.format_number(slo.error_budget)
+    period_ratio = promql.slo_selector(names.record_error_ratio(slo.window), slo.slo_id)
+    return Rule(
+        f"1 - {period_ratio} / {budget}",
+        record=names.RECORD_ERROR_BUDGET_REMAINING,
+        labels=labels,
+    )
 
 
 def _burn_alert(slo: SLO, pair: BurnRateWindow) -> Rule:

@@ -31,7 +31,12 @@ import yaml
 
 from slo_engine import conventions as names
 from slo_engine.compiler.output import RulesFile
-from slo_engine.compiler.rules import NO_DATA_FOR, RAW_RANGE_LIMIT, build_group
+from slo_engine.compiler.rules import (
+    NO_DATA_FOR,
+    RAW_RANGE_LIMIT,
+    all_rules,
+    build_groups,
+)
 from slo_engine.durations import format_duration, parse_duration
 from slo_engine.errors import PromtoolMissingError
 from slo_engine.model import (
@@ -773,20 +778,20 @@ def _no_data_labels(slo: SLO) -> dict[str, str]:
 def _burn_annotations(slo: SLO) -> list[dict[str, str]]:
     """Annotations are prose, not contract: take them from the built rules.
 
-    `build_group` emits one burn alert per policy pair, in policy order.
+    `build_groups` emits one burn alert per policy pair, in policy order.
     """
-    rules = build_group(slo).rules
+    rules = all_rules(slo)
     return [dict(r.annotations) for r in rules if r.alert == slo.alerting.name]
 
 
 def _no_data_annotations(slo: SLO) -> dict[str, str]:
     alert = names.no_data_alert_name(slo.alerting.name)
-    rules = build_group(slo).rules
+    rules = all_rules(slo)
     return next((dict(r.annotations) for r in rules if r.alert == alert), {})
 
 
 def _annotations_all(slo: SLO) -> Iterator[tuple[str, str]]:
-    for rule in build_group(slo).rules:
+    for rule in all_rules(slo):
         yield from rule.annotations
 
 
@@ -906,7 +911,7 @@ def run_unit_tests(
         for failure in _failures(tests, output)
     ]
     failures += [
-        CaseFailure(slo_id, "its rule group is missing", "compile the specs again")
+        CaseFailure(slo_id, "a rule group is missing", "compile the specs again")
         for slo_id in missing
     ]
     return TestReport(
@@ -927,15 +932,24 @@ def _plan(
     }
     planned, skipped, missing = [], [], []
     for slo in (slo for spec in specs for slo in spec.slos):
-        # Each SLO is tested against its own group, cut from the compiled
-        # file: groups share nothing, and promtool then evaluates one group
-        # per step instead of every SLO of the file.
-        group = groups.get(names.group_name(slo.slo_id))
-        if group is None:
+        # Each SLO is tested against its own groups, cut from the compiled
+        # file: SLOs share nothing, and promtool then evaluates one SLO's
+        # groups per step instead of every SLO of the file.
+        wanted = [group.name for group in build_groups(slo)]
+        own = [groups[name] for name in wanted if name in groups]
+        if len(own) != len(wanted):
             missing.append(slo.slo_id)
             continue
+        # promtool evaluates a file's groups in random order at each step,
+        # so the groups are merged, in order, into one: the alerts then read
+        # the long windows of the same step, as the model expects. (In
+        # Prometheus they may lag by up to one events-group interval.)
+        merged = {
+            "name": own[-1]["name"],
+            "rules": [r for g in own for r in g["rules"]],
+        }
         rules_path = tests_dir / f"{slo.slo_id}.rules.yaml"
-        rules_path.write_text(yaml.safe_dump({"groups": [group]}, sort_keys=False))
+        rules_path.write_text(yaml.safe_dump({"groups": [merged]}, sort_keys=False))
         try:
             tests = build_unit_tests(slo, rules_path.name)
         except UntestableError as error:

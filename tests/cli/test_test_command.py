@@ -99,7 +99,7 @@ def test_test_command_rules_missing_a_group_exit_1(tmp_path, promtool):
 
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        "FAILED chat-errors: its rule group is missing (compile the specs again)",
+        "FAILED chat-errors: a rule group is missing (compile the specs again)",
         "0 of 1 alert checks passed, 0 SLOs skipped",
     ]
 

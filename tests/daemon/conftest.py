@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from slo_engine.compiler import Format, compile_paths
+from tests.e2e.harness import paced
 
 # Loopback only, never through a proxy from the environment.
 LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -197,7 +198,7 @@ def write_rules(specs: Path, out: Path) -> Path:
     files, _ = compile_paths([specs], Format.PROMETHEUS)
     out.mkdir(exist_ok=True)
     for rules in files:
-        (out / rules.relative_path).write_text(rules.text, encoding="utf-8")
+        (out / rules.relative_path).write_text(paced(rules.text), encoding="utf-8")
     return out
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "backfill_rules",
     "free_port",
     "get_json",
+    "paced",
     "reads_over_range",
     "recording_levels",
     "wait_until",
@@ -49,6 +50,22 @@ T = TypeVar("T")
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 HTTP_TIMEOUT = 30.0
+
+
+def paced(rules_text: str, interval: str = "1s") -> str:
+    """Compiled rules with the events groups' 2m30s interval set to `interval`.
+
+    Prometheus starts a group at an offset of up to one interval, so a live
+    test would wait minutes for the first long-window records; at the
+    tests' pace they follow the data within seconds.
+    """
+    from slo_engine.compiler.rules import EVENTS_INTERVAL
+    from slo_engine.durations import format_duration
+
+    compiled = f"interval: {format_duration(EVENTS_INTERVAL)}"
+    if compiled not in rules_text:
+        raise ValueError("no events group in these rules")
+    return rules_text.replace(compiled, f"interval: {interval}")
 
 
 def free_port() -> int:

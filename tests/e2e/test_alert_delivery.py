@@ -27,6 +27,7 @@ from .harness import (
     Prometheus,
     WebhookReceiver,
     get_json,
+    paced,
     wait_until,
 )
 
@@ -126,7 +127,7 @@ def observed(
     (work / "e2e.yaml").write_text(SPEC)
     files, _ = compile_paths([work / "e2e.yaml"], Format.PROMETHEUS)
     rules = work / "rules.yaml"
-    rules.write_text(files[0].text)
+    rules.write_text(paced(files[0].text))
 
     webhook, exporter = WebhookReceiver(), Exporter()
     with webhook.running(), exporter.running():

@@ -83,7 +83,8 @@ def test_backtest_first_firing_minute_matches_promtool(
     spec.write_text(SPEC)
     files, specs = compile_paths([spec], Format.PROMETHEUS)
     (tmp_path / "rules.yaml").write_text(files[0].text)
-    rules = yaml.safe_load(files[0].text)["groups"][0]["rules"]
+    groups = yaml.safe_load(files[0].text)["groups"]
+    rules = [rule for group in groups for rule in group["rules"]]
     slo = specs[0].slos[0]
 
     minutes = 8 * 60

@@ -23,6 +23,7 @@ from slo_engine.compiler import Format, compile_paths
 from tests.e2e.harness import (
     Prometheus,
     backfill_openmetrics,
+    paced,
     wait_until,
     write_openmetrics,
 )
@@ -122,7 +123,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     (specs / "chat.yaml").write_text(CHAT)
     (specs / "retrieval.yaml").write_text(RETRIEVAL)
     files, _ = compile_paths([specs / "chat.yaml"], Format.PROMETHEUS)
-    (work / "chat.rules.yaml").write_text(files[0].text)
+    (work / "chat.rules.yaml").write_text(paced(files[0].text))
 
     now = float(int(time.time()) // 60 * 60)
     stamps, series = _history(now - 60)
