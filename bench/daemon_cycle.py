@@ -28,6 +28,7 @@ from pathlib import Path
 
 from slo_engine import logs
 from slo_engine.compiler import Format, compile_paths
+from slo_engine.compiler.rules import EVENTS_INTERVAL
 from slo_engine.daemon.config import DaemonConfig, PrometheusConfig, Route
 from slo_engine.daemon.cycle import DaemonContext, align, run_cycle
 from slo_engine.notify import Delivery, Notification
@@ -145,15 +146,17 @@ def start_prometheus(folder: Path, slos: int) -> tuple[subprocess.Popen[bytes], 
 
 
 def wait_for_rules(url: str, slos: int) -> float:
+    # The events groups start at an offset of up to their interval.
+    limit = EVENTS_INTERVAL.total_seconds() + 120
     started = time.monotonic()
-    while time.monotonic() - started < 120:
+    while time.monotonic() - started < limit:
         try:
             if len(query(url, "slo:sli_error:ratio_rate30d")) >= slos:
                 return time.monotonic() - started
         except OSError:
             pass
         time.sleep(0.5)
-    raise SystemExit("Prometheus did not record every SLO within 120 s")
+    raise SystemExit(f"Prometheus did not record every SLO within {limit:.0f} s")
 
 
 def main() -> None:
