@@ -1,10 +1,11 @@
 """Read every SLO's error ratios from Prometheus in a few batched queries.
 
 One instant query fetches every recorded `slo:sli_error:ratio_rate<w>` of
-every SLO at once. SLOs whose rules are not loaded fall back to their raw
-expressions, batched one query per window with `label_replace` tagging each
-SLO's result with its `slo_id`. Event counts for `min_events` take one query
-per long window. Every query carries an explicit time and timeout.
+every SLO at once. Windows without a record (rules not loaded, or just
+loaded) fall back to their raw expressions, batched one query per window
+with `label_replace` tagging each SLO's result with its `slo_id`. Event
+counts for `min_events` take one query per long window. Every query carries
+an explicit time and timeout.
 """
 
 from __future__ import annotations
@@ -107,9 +108,16 @@ class PrometheusEvaluator:
         """
         self.queries = 0
         recorded = self._recorded_ratios(at)
-        missing = [slo for slo in slos if slo.slo_id not in recorded]
+        # Rules not loaded, or loaded so recently that the events group has
+        # not run yet: the windows without a record come from raw series.
+        missing = [
+            slo
+            for slo in slos
+            if not set(windows_of(slo)) <= recorded.get(slo.slo_id, {}).keys()
+        ]
         if missing:
-            recorded.update(self._raw_ratios(missing, at))
+            for slo_id, raw in self._raw_ratios(missing, at).items():
+                recorded[slo_id] = {**raw, **recorded.get(slo_id, {})}
         events = self._events(slos, at)
 
         states = []

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from slo_engine.compiler import Format, compile_paths
 from tests.e2e.harness import paced
@@ -194,17 +195,28 @@ def write_spec(folder: Path) -> Path:
     return specs
 
 
-def write_rules(specs: Path, out: Path) -> Path:
+def write_rules(specs: Path, out: Path, *, events_groups: bool = True) -> Path:
     files, _ = compile_paths([specs], Format.PROMETHEUS)
     out.mkdir(exist_ok=True)
     for rules in files:
-        (out / rules.relative_path).write_text(paced(rules.text), encoding="utf-8")
+        text = paced(rules.text)
+        if not events_groups:
+            document = yaml.safe_load(text)
+            document["groups"] = [
+                g for g in document["groups"] if not g["name"].endswith("-events")
+            ]
+            text = yaml.safe_dump(document, sort_keys=False)
+        (out / rules.relative_path).write_text(text, encoding="utf-8")
     return out
 
 
-def start_prometheus(folder: Path, *, with_rules: bool) -> tuple[Prometheus, History]:
+def start_prometheus(
+    folder: Path, *, with_rules: bool, events_groups: bool = True
+) -> tuple[Prometheus, History]:
     specs = write_spec(folder)
-    rules = write_rules(specs, folder / "rules") if with_rules else None
+    rules = None
+    if with_rules:
+        rules = write_rules(specs, folder / "rules", events_groups=events_groups)
     prometheus = Prometheus(folder, rules)
     history = make_history(datetime.now(UTC).replace(microsecond=0))
     prometheus.backfill(history)
@@ -223,6 +235,24 @@ def prometheus_with_rules(
     try:
         wait_for(
             lambda: prometheus.query("slo:sli_error:ratio_rate30d"),
+            30,
+            "first rule evaluation",
+        )
+        yield prometheus, history
+    finally:
+        prometheus.stop()
+
+
+@pytest.fixture
+def prometheus_short_records(tmp_path: Path) -> Iterator[tuple[Prometheus, History]]:
+    """Prometheus whose rules record only the short windows, as in the first
+    minutes after loading, before the events groups have run."""
+    prometheus, history = start_prometheus(
+        tmp_path / "prom", with_rules=True, events_groups=False
+    )
+    try:
+        wait_for(
+            lambda: prometheus.query("slo:sli_error:ratio_rate5m"),
             30,
             "first rule evaluation",
         )

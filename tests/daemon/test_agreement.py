@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -87,3 +88,20 @@ def test_the_daemon_fires_exactly_the_alerts_prometheus_fires(prometheus_with_ru
             state.budget_remaining, left[state.slo.slo_id], rel_tol=1e-6
         )
     assert evaluator.queries <= 2
+
+
+def test_windows_not_recorded_yet_are_read_from_raw_series(prometheus_short_records):
+    prometheus, _ = prometheus_short_records
+    slos = slos_of(prometheus)
+    at = datetime.now(UTC)
+
+    states = PrometheusEvaluator(prometheus.url).evaluate(slos, at)
+    raw = PrometheusEvaluator(prometheus.url)._raw_ratios(slos, at)
+
+    for state in states:
+        assert set(state.ratios) == set(windows_of(state.slo))
+        for window in windows_of(state.slo):
+            expected = raw[state.slo.slo_id][window]
+            if window > RAW_RANGE_LIMIT:
+                assert state.ratios[window] == pytest.approx(expected, rel=1e-9)
+        assert math.isfinite(state.budget_remaining)
