@@ -34,6 +34,7 @@ __all__ = [
     "RuleGroup",
     "all_rules",
     "build_groups",
+    "events_in",
     "slo_labels",
     "windows_of",
 ]
@@ -194,7 +195,7 @@ def _burn_alert(slo: SLO, pair: BurnRateWindow) -> Rule:
     )
     expr = f"{long_ratio} > {limit}\nand\n{short_ratio} > {limit}"
     if slo.min_events is not None:
-        expr += f"\nand on()\n{_events_in(slo, pair.long_window)} >= {slo.min_events}"
+        expr += f"\nand on()\n{events_in(slo, pair.long_window)} >= {slo.min_events}"
 
     long_text, short_text = (
         format_duration(pair.long_window),
@@ -223,7 +224,7 @@ def _burn_alert(slo: SLO, pair: BurnRateWindow) -> Rule:
     )
 
 
-def _events_in(slo: SLO, window: timedelta) -> str:
+def events_in(slo: SLO, window: timedelta) -> str:
     """Events seen over `window`: the mean rate times the window's seconds."""
     seconds = promql.format_number(window.total_seconds())
     if window <= RAW_RANGE_LIMIT:

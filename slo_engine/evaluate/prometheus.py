@@ -23,11 +23,11 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 
 from slo_engine import conventions as names
 from slo_engine.compiler import promql
-from slo_engine.compiler.rules import RAW_RANGE_LIMIT, windows_of
-from slo_engine.durations import format_duration, parse_duration
+from slo_engine.compiler.rules import events_in, windows_of
+from slo_engine.durations import parse_duration
 from slo_engine.errors import QueryError
 from slo_engine.evaluate.burn import budget_remaining, burn_rate, time_left
-from slo_engine.model import SLO, BurnRateWindow, RawSLI
+from slo_engine.model import SLO, BurnRateWindow
 from slo_engine.windows import threshold
 
 __all__ = ["BudgetState", "PrometheusEvaluator"]
@@ -149,7 +149,7 @@ class PrometheusEvaluator:
         ratios: dict[str, dict[timedelta, float]] = {slo.slo_id: {} for slo in slos}
         for window in windows:
             parts = [
-                _tagged(_raw_ratio(slo, window), slo.slo_id)
+                _tagged(promql.error_ratio(slo.sli, window), slo.slo_id)
                 for slo in slos
                 if window in windows_of(slo)
             ]
@@ -166,7 +166,7 @@ class PrometheusEvaluator:
         windows = sorted({pair.long_window for slo in counted for pair in slo.policy})
         events: dict[str, dict[timedelta, float]] = {}
         for window in windows:
-            parts = [_tagged(_events_in(slo, window), slo.slo_id) for slo in counted]
+            parts = [_tagged(events_in(slo, window), slo.slo_id) for slo in counted]
             for series in self._query("\nor\n".join(parts), at):
                 slo_id = series["metric"].get(names.LABEL_SLO_ID, "")
                 events.setdefault(slo_id, {})[window] = _value(series)
@@ -185,24 +185,6 @@ class PrometheusEvaluator:
             message = f"Prometheus at {self.url} did not answer: {_reason(error)}"
             raise QueryError(message, target=self.url) from None
         return list(result)
-
-
-def _raw_ratio(slo: SLO, window: timedelta) -> str:
-    """The error ratio straight from raw series, for SLOs whose rules are not loaded."""
-    if window <= RAW_RANGE_LIMIT or isinstance(slo.sli, RawSLI):
-        return promql.error_ratio(slo.sli, window)
-    bad = promql.bad_rate(slo.sli, window)
-    total = promql.total_rate(slo.sli, window)
-    return f"{bad} / {total}"
-
-
-def _events_in(slo: SLO, window: timedelta) -> str:
-    seconds = promql.format_number(window.total_seconds())
-    if window <= RAW_RANGE_LIMIT:
-        return f"{promql.total_rate(slo.sli, window)} * {seconds}"
-    base = names.record_total_events(names.BASE_WINDOW)
-    selector = promql.slo_selector(base, slo.slo_id)
-    return f"avg_over_time({selector}[{format_duration(window)}]) * {seconds}"
 
 
 def _tagged(expr: str, slo_id: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -210,9 +211,16 @@ def write_rules(specs: Path, out: Path, *, events_groups: bool = True) -> Path:
     return out
 
 
-def start_prometheus(
-    folder: Path, *, with_rules: bool, events_groups: bool = True
-) -> tuple[Prometheus, History]:
+@contextlib.contextmanager
+def running_prometheus(
+    folder: Path,
+    *,
+    with_rules: bool,
+    events_groups: bool = True,
+    ready_when: str | None = None,
+) -> Iterator[tuple[Prometheus, History]]:
+    """Prometheus over a backfilled history, stopped on exit; with `ready_when`,
+    entered only once that query returns something."""
     specs = write_spec(folder)
     rules = None
     if with_rules:
@@ -221,7 +229,13 @@ def start_prometheus(
     history = make_history(datetime.now(UTC).replace(microsecond=0))
     prometheus.backfill(history)
     prometheus.start()
-    return prometheus, history
+    try:
+        if ready_when is not None:
+            query = ready_when
+            wait_for(lambda: prometheus.query(query), 30, "first rule evaluation")
+        yield prometheus, history
+    finally:
+        prometheus.stop()
 
 
 @pytest.fixture(scope="session")
@@ -229,46 +243,32 @@ def prometheus_with_rules(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[Prometheus, History]]:
     """Prometheus with the compiled rules loaded and evaluated once."""
-    prometheus, history = start_prometheus(
-        tmp_path_factory.mktemp("prom-rules"), with_rules=True
-    )
-    try:
-        wait_for(
-            lambda: prometheus.query("slo:sli_error:ratio_rate30d"),
-            30,
-            "first rule evaluation",
-        )
-        yield prometheus, history
-    finally:
-        prometheus.stop()
+    with running_prometheus(
+        tmp_path_factory.mktemp("prom-rules"),
+        with_rules=True,
+        ready_when="slo:sli_error:ratio_rate30d",
+    ) as running:
+        yield running
 
 
 @pytest.fixture
 def prometheus_short_records(tmp_path: Path) -> Iterator[tuple[Prometheus, History]]:
     """Prometheus whose rules record only the short windows, as in the first
     minutes after loading, before the events groups have run."""
-    prometheus, history = start_prometheus(
-        tmp_path / "prom", with_rules=True, events_groups=False
-    )
-    try:
-        wait_for(
-            lambda: prometheus.query("slo:sli_error:ratio_rate5m"),
-            30,
-            "first rule evaluation",
-        )
-        yield prometheus, history
-    finally:
-        prometheus.stop()
+    with running_prometheus(
+        tmp_path / "prom",
+        with_rules=True,
+        events_groups=False,
+        ready_when="slo:sli_error:ratio_rate5m",
+    ) as running:
+        yield running
 
 
 @pytest.fixture
 def prometheus_raw(tmp_path: Path) -> Iterator[tuple[Prometheus, History]]:
     """Prometheus with the history but no rules: the daemon falls back to raw series."""
-    prometheus, history = start_prometheus(tmp_path / "prom", with_rules=False)
-    try:
-        yield prometheus, history
-    finally:
-        prometheus.stop()
+    with running_prometheus(tmp_path / "prom", with_rules=False) as running:
+        yield running
 
 
 def daemon_config(
